@@ -1,0 +1,72 @@
+# initlib: `make reproduce` and `make test` are the two commands a fresh machine needs;
+# each builds the environment and fetches MNIST first. `make` alone lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PAPERMILL := $(VENV)/bin/papermill --kernel initlib --log-output --no-progress-bar
+STAMP := .make
+
+INITS := random xavier he orthogonal
+SEEDS := [0, 1, 2, 3, 4]
+EPOCHS := 10
+RESULTS := data/results/paper
+RUNS := notebooks/runs
+# Rerun a finished initializer only when the code or the notebook changed since it ran.
+SOURCES := $(wildcard initlib/*.py) notebooks/initializer.ipynb
+
+.PHONY: help env data reproduce test notebook-outputs lab clean clean-results
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+env: $(VENV)/.installed ## Create .venv with the pinned packages and the "initlib" Jupyter kernel
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e .
+	$(VPY) -m ipykernel install --sys-prefix --name initlib --display-name "Python (initlib)"
+	touch $@
+
+data: env ## Fetch MNIST into data/MNIST/raw and verify its sha256 checksums
+	$(VPY) -m initlib.data
+
+reproduce: env data $(STAMP)/summary.done ## Run every initializer notebook (paper settings, 5 seeds), then the summary
+
+# One papermill run per initializer. The stamp is written only after papermill succeeds, so an
+# interrupted run is redone and a finished one is not; a failed run keeps its notebook for debugging.
+$(STAMP)/run-%.done: $(SOURCES) | env data
+	@mkdir -p $(STAMP) $(RUNS)
+	$(PAPERMILL) notebooks/initializer.ipynb $(RUNS)/$*.ipynb \
+		-p init $* -p epochs $(EPOCHS) -y "seeds: $(SEEDS)" \
+		-p train_subset 0 -p test_subset 0 -p results_dir $(RESULTS)
+	touch $@
+
+$(STAMP)/summary.done: $(INITS:%=$(STAMP)/run-%.done) notebooks/summary.ipynb | env
+	$(PAPERMILL) notebooks/summary.ipynb $(RUNS)/summary.ipynb -p results_dir $(RESULTS)
+	# the template keeps the outputs of the latest full run, which nbval checks
+	cp $(RUNS)/summary.ipynb notebooks/.summary.ipynb.tmp && mv notebooks/.summary.ipynb.tmp notebooks/summary.ipynb
+	touch $@
+
+test: env data ## Run the unit tests and the nbval checks of the committed notebooks
+	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/initializer.ipynb notebooks/summary.ipynb
+
+notebook-outputs: env data ## Re-execute initializer.ipynb with its defaults to refresh the outputs nbval checks
+	$(PAPERMILL) notebooks/initializer.ipynb notebooks/.initializer.ipynb.tmp
+	mv notebooks/.initializer.ipynb.tmp notebooks/initializer.ipynb
+
+lab: env data ## Start JupyterLab on the "initlib" kernel
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+clean-results: ## Forget finished runs, so the next `make reproduce` reruns them all
+	rm -rf $(STAMP)
+
+clean: clean-results ## Remove .venv, quick-run outputs and caches (keeps MNIST and committed results)
+	rm -rf $(VENV) data/results/quick .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

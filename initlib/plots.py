@@ -1,0 +1,76 @@
+"""Figures shared by the notebooks: per-epoch curves with confidence bands, saved as PNG and SVG.
+
+Bands are Student t-intervals over seeds (initlib.stats.mean_ci); a model that diverged
+drops out of the mean from that epoch on and is counted in the legend, never hidden.
+Saved files carry no timestamps, so rerunning a notebook on the same results rewrites
+byte-identical figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from initlib.paths import resolve
+from initlib.schemes import SCHEMES
+from initlib.stats import mean_ci
+
+# A fixed hash salt makes matplotlib's SVG element ids the same on every run.
+plt.rcParams["svg.hashsalt"] = "initlib"
+
+
+def label_of(init: str) -> str:
+    """Return a scheme's display label ("He" for "he"), or the name itself for unregistered ones."""
+    return SCHEMES[init].label if init in SCHEMES else init
+
+
+def curve_frame(metrics: pd.DataFrame, value: str, group: str = "init", confidence: float = 0.95) -> pd.DataFrame:
+    """Return per (group, epoch) the mean of `value` over seeds, its t-interval and the diverged count."""
+    rows = []
+    for (key, epoch), part in metrics.groupby([group, "epoch"], sort=True):
+        ci = mean_ci(part[value].to_numpy(), confidence)
+        rows.append({group: key, "epoch": epoch, "mean": ci.mean, "low": ci.low, "high": ci.high,
+                     "n": ci.n, "diverged": int(part["diverged"].sum())})
+    return pd.DataFrame(rows)
+
+
+def plot_curves(metrics: pd.DataFrame, value: str, ylabel: str, group: str = "init", order: list[str] | None = None,
+                ax: plt.Axes | None = None, confidence: float = 0.95, start_epoch: int = 0) -> plt.Axes:
+    """Draw `value` per epoch, one line per `group` with a t-interval band over seeds."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.2))
+    frame = curve_frame(metrics[metrics["epoch"] >= start_epoch], value, group, confidence)
+    order = order or sorted(frame[group].unique())
+    palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
+    for key in order:
+        part = frame[frame[group] == key]
+        if part.empty:
+            continue
+        seeds = int(metrics.loc[metrics[group] == key, "seed"].nunique())
+        diverged = int(part["diverged"].max())
+        label = f"{label_of(key)} (n={seeds}" + (f", {diverged} diverged)" if diverged else ")")
+        ax.plot(part["epoch"], part["mean"], marker="o", markersize=3, color=palette[key], label=label)
+        ax.fill_between(part["epoch"], part["low"], part["high"], color=palette[key], alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def save_figure(fig: plt.Figure, stem: str, folder: str | Path = "figures") -> list[Path]:
+    """Save `fig` as <folder>/<stem>.png and .svg without timestamps; return the paths."""
+    folder = resolve(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None, "Creator": None})):
+        path = folder / f"{stem}{suffix}"
+        tmp = folder / f".{stem}{suffix}.tmp-{id(fig)}{suffix}"
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata=metadata)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
+
