@@ -1,12 +1,16 @@
 """The stacked trainer: M MLPs of one architecture trained together in one vectorized pass.
 
-Layer l's weights of all models form one tensor of shape (M, fan_out, fan_in). When the
-models share a batch (the default), the first layer of all M models is one matrix multiply
-(B, 784) @ (784, M * h1); deeper layers are batched matrix multiplies over the model
-dimension. Each model's loss is its own batch mean, and the stack minimizes their sum, so
-the gradient of model m's parameters is exactly the gradient of its own loss. Adam and SGD
-update element by element, so one optimizer over the stacked tensors performs M independent
-runs. initlib.train holds the per-model reference that tests compare this against.
+All parameters of all M models live in one flat float32 buffer, laid out layer by layer:
+layer l's weights form a (M, fan_out, fan_in) block and its biases a (M, fan_out) block.
+The gradient and the optimizer state use the same layout, so one fused Adam (or SGD) call
+updates every model; both update element by element, which makes this M independent runs.
+
+Forward and backward passes are written out by hand (no autograd) so that every product
+writes straight into the flat gradient buffer. When the models share a batch (the default),
+the first layer of all M models is one matrix multiply (B, 784) @ (784, M * h1) forward
+and one (M * h1, B) @ (B, 784) for its weight gradient; deeper layers are batched matrix
+multiplies over the model dimension. Model m's loss is its own batch mean. initlib.train
+holds the autograd reference that tests compare this path against.
 
 A model whose loss or gradient becomes non-finite is marked diverged at that step and
 frozen (its parameters and optimizer state are zeroed, its gradients masked), so the other
@@ -15,25 +19,31 @@ models of the stack continue unaffected.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from initlib.data import MNISTTensors
 from initlib.models import linear_layers
+from initlib.monitor import LayerMonitor
 from initlib.optim import make_optimizer
 from initlib.train import EpochLog, TrainResult, batch_order, batch_slices, evaluate, metrics_row
 
+# activation module -> (function, derivative from the pre-activation h and the activation a)
+ACTIVATION_FUNCTIONS: dict[type[nn.Module], tuple[Callable, Callable]] = {
+    nn.ReLU: (torch.relu, lambda h, a: h > 0),
+    nn.Tanh: (torch.tanh, lambda h, a: 1 - a * a),
+}
 
-class StackedMLP(nn.Module):
-    """M copies of one MLP architecture with separate weights, evaluated in one pass."""
 
-    def __init__(self, models: Sequence[nn.Sequential]):
-        super().__init__()
+class StackedMLP:
+    """M copies of one MLP architecture with separate weights in one flat buffer."""
+
+    def __init__(self, models: Sequence[nn.Sequential], device: str | torch.device = "cpu"):
         if not models:
             raise ValueError("StackedMLP needs at least one model")
         layers = [linear_layers(model) for model in models]
@@ -43,57 +53,119 @@ class StackedMLP(nn.Module):
         activations = {type(module) for model in models for module in model if not isinstance(module, nn.Linear)}
         if len(activations) > 1:
             raise ValueError(f"all stacked models need the same activation; got {sorted(a.__name__ for a in activations)}")
+        activation = activations.pop() if activations else nn.Identity
+        if activation not in ACTIVATION_FUNCTIONS and len(shapes[0]) > 1:
+            raise ValueError(f"the stacked trainer supports {[a.__name__ for a in ACTIVATION_FUNCTIONS]}; got {activation.__name__}")
 
         self.num_models = len(models)
-        self.activation = activations.pop()() if activations else nn.Identity()
-        # weights[l]: (M, fan_out, fan_in); biases[l]: (M, fan_out)
-        self.weights = nn.ParameterList(
-            [nn.Parameter(torch.stack([m[l].weight.detach() for m in layers]).clone()) for l in range(len(layers[0]))]
-        )
-        self.biases = nn.ParameterList(
-            [nn.Parameter(torch.stack([m[l].bias.detach() for m in layers]).clone()) for l in range(len(layers[0]))]
-        )
+        self.shapes = shapes[0]  # (fan_out, fan_in) per layer
+        self.activation, self.activation_grad = ACTIVATION_FUNCTIONS.get(activation, (None, None))
+        sizes = [self.num_models * (fan_out * fan_in + fan_out) for fan_out, fan_in in self.shapes]
+        self.flat = nn.Parameter(torch.zeros(sum(sizes), device=device), requires_grad=False)
+        self.flat.grad = torch.zeros_like(self.flat)
+        self.weights, self.biases = self.layer_views(self.flat.data)
+        self.weight_grads, self.bias_grads = self.layer_views(self.flat.grad)
+        with torch.no_grad():
+            for l, weight in enumerate(self.weights):
+                weight.copy_(torch.stack([model_layers[l].weight for model_layers in layers]))
+                self.biases[l].copy_(torch.stack([model_layers[l].bias for model_layers in layers]))
 
-    def forward(self, x: torch.Tensor, preactivations: list | None = None) -> torch.Tensor:
-        """Return logits (M, B, 10) for inputs x of shape (B, 784) shared by all models or (M, B, 784).
+    def layer_views(self, flat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Split a flat buffer of this layout into per-layer views: weights (M, out, in), biases (M, out)."""
+        weights, biases, offset = [], [], 0
+        for fan_out, fan_in in self.shapes:
+            size = self.num_models * fan_out * fan_in
+            weights.append(flat[offset:offset + size].view(self.num_models, fan_out, fan_in))
+            offset += size
+            biases.append(flat[offset:offset + self.num_models * fan_out].view(self.num_models, fan_out))
+            offset += self.num_models * fan_out
+        return weights, biases
 
-        If `preactivations` is a list, each hidden layer's pre-activation (M, B, width) is appended.
-        """
+    def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the first layer's pre-activation (M, B, h1) for x of shape (B, 784) or (M, B, 784)."""
         weight, bias = self.weights[0], self.biases[0]
         num_models, fan_out, fan_in = weight.shape
         if x.dim() == 2:
-            # shared input: one (B, 784) @ (784, M * fan_out) product for the whole stack
+            # shared input: one (B, 784) @ (784, M * h1) product for the whole stack
             h = torch.addmm(bias.reshape(-1), x, weight.reshape(num_models * fan_out, fan_in).t())
-            h = h.view(len(x), num_models, fan_out).transpose(0, 1)
-        else:
-            h = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            return h.view(len(x), num_models, fan_out).transpose(0, 1)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    def forward(self, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+        """Return logits (M, B, 10) for inputs (B, 784) shared by all models, or (M, B, 784).
+
+        If `cache` is a list, (pre-activation, activation) of each hidden layer, each of shape
+        (M, B, width), are appended to it for the backward pass and the diagnostics.
+        """
+        h = self._first_layer(x)
         for weight, bias in zip(self.weights[1:], self.biases[1:]):
-            if preactivations is not None:
-                preactivations.append(h)
-            h = torch.baddbmm(bias.unsqueeze(1), self.activation(h), weight.transpose(1, 2))
+            a = self.activation(h)
+            if cache is not None:
+                cache.append((h, a))
+            h = torch.baddbmm(bias.unsqueeze(1), a, weight.transpose(1, 2))
         return h
+
+    __call__ = forward
+
+    def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return each model's mean cross-entropy (M,) on (x, y) and write its gradient into self.flat.grad.
+
+        x: (B, 784) or (M, B, 784); y: (B,) or (M, B) class indices.
+        """
+        cache: list = []
+        logits = self.forward(x, cache)  # (M, B, 10)
+        batch = logits.shape[1]
+        y = y.expand(logits.shape[:-1])
+        log_probs = logits.log_softmax(-1)
+        losses = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
+
+        # d(mean cross-entropy)/d(logits) = (softmax - one_hot) / B
+        delta = log_probs.exp_()
+        delta.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(delta[..., :1], -1.0))
+        delta.div_(batch)
+
+        inputs = [a for _, a in cache]
+        for l in range(len(self.shapes) - 1, 0, -1):
+            h, a = cache[l - 1]
+            torch.bmm(delta.transpose(1, 2), inputs[l - 1], out=self.weight_grads[l])
+            torch.sum(delta, 1, out=self.bias_grads[l])
+            delta = torch.bmm(delta, self.weights[l])  # gradient w.r.t. the activation a
+            delta.mul_(self.activation_grad(h, a))  # ... and w.r.t. the pre-activation h
+
+        num_models, fan_out, fan_in = self.weights[0].shape
+        if x.dim() == 2:
+            # (B, M * h1) layout matches the shared first-layer product
+            delta_flat = delta.transpose(0, 1).reshape(batch, num_models * fan_out)
+            torch.mm(delta_flat.t(), x, out=self.weight_grads[0].view(num_models * fan_out, fan_in))
+            torch.sum(delta_flat, 0, out=self.bias_grads[0].view(-1))
+        else:
+            torch.bmm(delta.transpose(1, 2), x, out=self.weight_grads[0])
+            torch.sum(delta, 1, out=self.bias_grads[0])
+        return losses
 
     def unstack(self, template: nn.Sequential) -> list[nn.Sequential]:
         """Return M standalone copies of `template` holding this stack's current weights."""
         models = []
         for m in range(self.num_models):
-            model = _copy_module(template)
-            for layer, weight, bias in zip(linear_layers(model), self.weights, self.biases):
-                layer.weight.data.copy_(weight[m])
-                layer.bias.data.copy_(bias[m])
+            model = copy.deepcopy(template).to(self.flat.device)
+            with torch.no_grad():
+                for layer, weight, bias in zip(linear_layers(model), self.weights, self.biases):
+                    layer.weight.copy_(weight[m])
+                    layer.bias.copy_(bias[m])
             models.append(model)
         return models
 
+    def per_model_sums(self, flat: torch.Tensor) -> torch.Tensor:
+        """Return the sum of each model's entries of a flat buffer of this layout, shape (M,)."""
+        weights, biases = self.layer_views(flat)
+        return torch.stack([t.reshape(self.num_models, -1).sum(1) for t in (*weights, *biases)]).sum(0)
 
-def _copy_module(module: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(module)
-
-
-def _per_model(tensor: torch.Tensor) -> torch.Tensor:
-    """View a stacked tensor (M, ...) as (M, rest)."""
-    return tensor.reshape(tensor.shape[0], -1)
+    @torch.no_grad()
+    def zero_models(self, flat: torch.Tensor, models: torch.Tensor) -> None:
+        """Zero the entries of the given models (M,) bool in a flat buffer of this layout."""
+        weights, biases = self.layer_views(flat)
+        for tensor in (*weights, *biases):
+            tensor.masked_fill_(models.view(-1, *[1] * (tensor.dim() - 1)), 0.0)
 
 
 def train_stacked(
@@ -108,22 +180,26 @@ def train_stacked(
     device: str | torch.device = "cpu",
     progress: bool = False,
     log: bool = False,
-    on_step: Callable[[int, StackedMLP], None] | None = None,
+    eval_interval: int = 0,
+    monitor: LayerMonitor | None = None,
 ) -> tuple[TrainResult, StackedMLP]:
     """Train `models` together and record each model's metrics at init (epoch 0) and after each epoch.
 
     order_seeds: one int shares a batch order across the stack (a paired design, and the
     fast path); a sequence of M ints gives model m the order of seed order_seeds[m], the
     order the plain trainer would use with order_seed=order_seeds[m].
-    on_step(step, stack) is called after every optimizer step (diagnostics hook).
+    eval_interval > 0 also evaluates the test set every eval_interval steps, for a finer
+    test curve (TrainResult.curve) than the per-epoch metrics; its time is not counted in
+    the epoch seconds. The curve always holds the per-epoch evaluations too.
+    monitor, if given, samples per-layer statistics at step 0, every monitor.interval steps
+    and at each epoch end (see initlib.monitor); it does not change the training.
     Returns the metrics and the trained stack.
     """
     device = torch.device(device)
-    stack = StackedMLP(models).to(device)
+    stack = StackedMLP(models, device)
     num_models = stack.num_models
     data = data.to(device)
-    params = [*stack.weights, *stack.biases]
-    opt = make_optimizer(optimizer, params, lr, fused=True)
+    opt = make_optimizer(optimizer, [stack.flat], lr, fused=True)
 
     shared_order = isinstance(order_seeds, int)
     seeds = [order_seeds] if shared_order else list(order_seeds)
@@ -131,15 +207,29 @@ def train_stacked(
         raise ValueError(f"order_seeds has {len(seeds)} seeds for {num_models} models; give one int or one per model")
     orders = [batch_order(len(data.train_x), seed) for seed in seeds]
     slices = batch_slices(len(data.train_x), batch_size)
-    train_y = data.train_y
 
     result, epoch_log = TrainResult(), EpochLog(log)
     active = torch.ones(num_models, dtype=torch.bool, device=device)
     diverged_step: list[int | None] = [None] * num_models
+    any_frozen = False
     step = 0
 
-    def record(epoch: int, train_loss: torch.Tensor, seconds: float) -> None:
+    def evaluate_curve() -> tuple[torch.Tensor, torch.Tensor]:
         test_loss, test_accuracy = evaluate(stack, data.test_x, data.test_y)
+        for m in range(num_models):
+            diverged = diverged_step[m] is not None
+            # the columns of a metrics row, so curve tables feed the same statistics code;
+            # the training loss is only known per epoch
+            result.curve.append({
+                "model": m, "step": step, "epoch": step / len(slices), "train_loss": float("nan"),
+                "test_loss": float("nan") if diverged else test_loss[m].item(),
+                "test_accuracy": float("nan") if diverged else test_accuracy[m].item(),
+                "diverged": diverged, "diverged_step": diverged_step[m],
+            })
+        return test_loss, test_accuracy
+
+    def record(epoch: int, train_loss: torch.Tensor, seconds: float) -> None:
+        test_loss, test_accuracy = evaluate_curve()
         rows = [
             metrics_row(m, epoch, step, train_loss[m].item(), test_loss[m].item(), test_accuracy[m].item(), diverged_step[m])
             for m in range(num_models)
@@ -150,6 +240,8 @@ def train_stacked(
 
     # epoch 0: the networks as initialized, evaluated on the full training and test sets
     record(0, evaluate(stack, data.train_x, data.train_y)[0], 0.0)
+    if monitor is not None:
+        monitor.after_update(0, 0.0, stack, diverged_step)
 
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -158,46 +250,41 @@ def train_stacked(
         if shared_order:
             permutation = permutation[0]
         loss_sum = torch.zeros(num_models, device=device)
+        eval_seconds = 0.0
 
         for batch in tqdm(slices, desc=f"epoch {epoch}", disable=not progress, leave=False):
             index = permutation[..., batch]
-            logits = stack(data.train_x[index])  # (M, B, 10)
-            labels = train_y[index].expand(logits.shape[:-1])  # (M, B)
-            losses = F.cross_entropy(logits.movedim(-1, 1), labels, reduction="none").mean(1)  # (M,)
-
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
+            losses = stack.loss_and_grad(data.train_x[index], data.train_y[index])
             step += 1
 
-            # a model is finite when its loss and the sum of each of its gradients are finite
-            grad_sums = torch.stack([_per_model(p.grad).sum(1) for p in params]).sum(0)
-            finite = torch.isfinite(losses) & torch.isfinite(grad_sums)
-            newly_diverged = active & ~finite
-            if newly_diverged.any():
+            # One reduction over the whole gradient finds a non-finite value in any model, so
+            # the per-model check (and its host sync) runs only when something is wrong.
+            if not bool(torch.isfinite(losses.sum() + stack.flat.grad.sum())):
+                finite = torch.isfinite(losses) & torch.isfinite(stack.per_model_sums(stack.flat.grad))
+                newly_diverged = active & ~finite
                 for m in newly_diverged.nonzero().flatten().tolist():
                     diverged_step[m] = step
                 active &= ~newly_diverged
-                _freeze(opt, params, ~active)
-            if not active.all():
-                # frozen models get no update: zero gradient with zeroed Adam/SGD state is a no-op step
-                for p in params:
-                    p.grad.masked_fill_(~active.view(-1, *[1] * (p.dim() - 1)), 0.0)
+                # frozen models get no update: a zero gradient with zeroed optimizer state is a no-op step
+                stack.zero_models(stack.flat.data, ~active)
+                for state in opt.state[stack.flat].values():
+                    if torch.is_tensor(state) and state.shape == stack.flat.shape:
+                        stack.zero_models(state, ~active)
+                any_frozen = True
+            if any_frozen:
+                stack.zero_models(stack.flat.grad, ~active)
+            sampled = monitor is not None and monitor.is_due(step, len(slices))
+            if sampled:
+                monitor.before_update(stack)
             opt.step()
+            if sampled:
+                monitor.after_update(step, step / len(slices), stack, diverged_step)
 
-            loss_sum += torch.where(active, losses.detach(), 0.0) * labels.shape[-1]
-            if on_step is not None:
-                on_step(step, stack)
+            loss_sum += torch.where(active, losses, 0.0) * index.shape[-1]
+            if eval_interval and step % eval_interval == 0 and step % len(slices) != 0:
+                eval_start = time.perf_counter()
+                evaluate_curve()
+                eval_seconds += time.perf_counter() - eval_start
 
-        record(epoch, loss_sum / len(data.train_x), time.perf_counter() - start)
+        record(epoch, loss_sum / len(data.train_x), time.perf_counter() - start - eval_seconds)
     return result, stack
-
-
-@torch.no_grad()
-def _freeze(opt: torch.optim.Optimizer, params: list[torch.Tensor], frozen: torch.Tensor) -> None:
-    """Zero the parameters and optimizer state of the frozen models (frozen: (M,) bool)."""
-    for p in params:
-        mask = frozen.view(-1, *[1] * (p.dim() - 1))
-        p.masked_fill_(mask, 0.0)
-        for value in opt.state.get(p, {}).values():
-            if torch.is_tensor(value) and value.shape == p.shape:
-                value.masked_fill_(mask, 0.0)

@@ -27,10 +27,12 @@ EVAL_CHUNK = 2000  # test examples per forward pass at evaluation: bounds activa
 
 @dataclass
 class TrainResult:
-    """Per-epoch metrics (one dict per model and epoch) and wall seconds per epoch."""
+    """Per-epoch metrics (one dict per model and epoch), wall seconds per epoch (training only,
+    evaluation excluded) and the test curve (one dict per model and evaluation step)."""
 
     metrics: list[dict] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
