@@ -19,7 +19,7 @@ RUNS := notebooks/runs
 # Rerun a finished initializer only when the code or the notebook changed since it ran.
 SOURCES := $(wildcard initlib/*.py) notebooks/initializer.ipynb
 
-.PHONY: help env data reproduce test notebook-outputs lab clean clean-results
+.PHONY: help env data reproduce test notebook-outputs lab bench clean clean-results
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -44,10 +44,18 @@ $(STAMP)/run-%.done: $(SOURCES) | env data
 	@mkdir -p $(STAMP) $(RUNS)
 	$(PAPERMILL) notebooks/initializer.ipynb $(RUNS)/$*.ipynb \
 		-p init $* -p epochs $(EPOCHS) -y "seeds: $(SEEDS)" \
-		-p train_subset 0 -p test_subset 0 -p results_dir $(RESULTS)
+		-p train_subset 0 -p test_subset 0 -p eval_interval 100 -p monitor_interval 100 \
+		-p results_dir $(RESULTS)
 	touch $@
 
-$(STAMP)/summary.done: $(INITS:%=$(STAMP)/run-%.done) notebooks/summary.ipynb | env
+# Signal propagation at init in a 10-layer network: no training, a few seconds.
+$(STAMP)/propagation.done: $(SOURCES) notebooks/propagation.ipynb | env data
+	@mkdir -p $(STAMP) $(RUNS)
+	$(PAPERMILL) notebooks/propagation.ipynb $(RUNS)/propagation.ipynb -p results_dir $(RESULTS)
+	cp $(RUNS)/propagation.ipynb notebooks/.propagation.ipynb.tmp && mv notebooks/.propagation.ipynb.tmp notebooks/propagation.ipynb
+	touch $@
+
+$(STAMP)/summary.done: $(INITS:%=$(STAMP)/run-%.done) $(STAMP)/propagation.done notebooks/summary.ipynb | env
 	$(PAPERMILL) notebooks/summary.ipynb $(RUNS)/summary.ipynb -p results_dir $(RESULTS)
 	# the template keeps the outputs of the latest full run, which nbval checks
 	cp $(RUNS)/summary.ipynb notebooks/.summary.ipynb.tmp && mv notebooks/.summary.ipynb.tmp notebooks/summary.ipynb
@@ -55,7 +63,7 @@ $(STAMP)/summary.done: $(INITS:%=$(STAMP)/run-%.done) notebooks/summary.ipynb | 
 
 test: env data ## Run the unit tests and the nbval checks of the committed notebooks
 	$(VPY) -m pytest -q tests
-	$(VPY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/initializer.ipynb notebooks/summary.ipynb
+	$(VPY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/initializer.ipynb notebooks/propagation.ipynb notebooks/summary.ipynb
 
 notebook-outputs: env data ## Re-execute initializer.ipynb with its defaults to refresh the outputs nbval checks
 	$(PAPERMILL) notebooks/initializer.ipynb notebooks/.initializer.ipynb.tmp
@@ -70,3 +78,6 @@ clean-results: ## Forget finished runs, so the next `make reproduce` reruns them
 clean: clean-results ## Remove .venv, quick-run outputs and caches (keeps MNIST and committed results)
 	rm -rf $(VENV) data/results/quick .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench: env data ## Benchmark the paper-style loop against the plain and stacked trainers (writes benchmarks/cpu.md)
+	$(VPY) benchmarks/bench.py --rounds 3 --output benchmarks/$(if $(filter cuda,$(DEVICE)),cuda,cpu).md $(if $(DEVICE),--device $(DEVICE))

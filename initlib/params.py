@@ -38,6 +38,8 @@ class RunConfig:
     normalize: bool = False
     train_subset: int = 0
     test_subset: int = 0
+    eval_interval: int = 0
+    monitor_interval: int = 100
     device: str = "auto"
     results_dir: str = "data/results/quick"
     run_name: str = ""
@@ -180,6 +182,8 @@ def validate_params(**raw: object) -> RunConfig:
         normalize=to_bool("normalize", get("normalize")),
         train_subset=to_int("train_subset", get("train_subset"), minimum=0),
         test_subset=to_int("test_subset", get("test_subset"), minimum=0),
+        eval_interval=to_int("eval_interval", get("eval_interval"), minimum=0),
+        monitor_interval=to_int("monitor_interval", get("monitor_interval"), minimum=0),
         device=device,
         results_dir=get("results_dir"),
         run_name=get("run_name"),

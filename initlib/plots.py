@@ -74,3 +74,39 @@ def save_figure(fig: plt.Figure, stem: str, folder: str | Path = "figures") -> l
         paths.append(path)
     return paths
 
+
+
+def plot_paired_differences(differences: pd.DataFrame, ax: plt.Axes, scale: float = 1.0, xlabel: str = "") -> plt.Axes:
+    """Draw each init's paired mean difference to the baseline with its t-interval (a forest plot).
+
+    `differences` is a stats.paired_differences table for one metric; `scale` converts units
+    (100 for accuracy fractions to percentage points).
+    """
+    rows = differences.reset_index(drop=True)
+    positions = range(len(rows))
+    errors = [(rows["mean_diff"] - rows["ci_low"]) * scale, (rows["ci_high"] - rows["mean_diff"]) * scale]
+    ax.errorbar(rows["mean_diff"] * scale, positions, xerr=errors, fmt="o", color="black", capsize=4)
+    ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(list(positions), [f"{label_of(init)} − {label_of(base)}" for init, base in zip(rows["init"], rows["baseline"])])
+    ax.set_xlabel(xlabel)
+    ax.invert_yaxis()
+    return ax
+
+
+def plot_layer_series(layers: pd.DataFrame, value: str, ylabel: str, order: list[str], log: bool = True) -> plt.Figure:
+    """Draw `value` per layer over training (x: epoch), one panel per init, mean over seeds."""
+    fig, axes = plt.subplots(1, len(order), figsize=(3.4 * len(order), 3.4), sharey=True, squeeze=False)
+    mean = layers.groupby(["init", "layer", "epoch"], as_index=False)[value].mean()
+    palette = sns.color_palette("viridis", mean["layer"].nunique())
+    for ax, init in zip(axes[0], order):
+        part = mean[mean["init"] == init]
+        for color, (layer, series) in zip(palette, part.groupby("layer")):
+            ax.plot(series["epoch"], series[value], color=color, label=f"layer {layer}")
+        ax.set_title(label_of(init))
+        ax.set_xlabel("epoch")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(frameon=False, fontsize="small")
+    return fig

@@ -75,3 +75,24 @@ def write_tables(tidy: pd.DataFrame, display: pd.DataFrame, folder: str | Path, 
     """Write `tidy` as <stem>.csv and `display` as <stem>.md in `folder`; return both paths."""
     folder = resolve(folder)
     return [write_csv(tidy, folder / f"{stem}.csv"), atomic_write_text(folder / f"{stem}.md", to_markdown(display))]
+
+
+def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
+    """Format a stats.paired_differences table: one row per init and metric, differences with t-intervals.
+
+    Accuracy differences are in percentage points; step differences in optimizer steps.
+    """
+    rows = []
+    for row in paired.itertuples(index=False):
+        is_accuracy = "accuracy" in row.metric
+        scale, decimals, unit = (100.0, 2, "pp") if is_accuracy else (1.0, 0, "steps")
+        rows.append({
+            "comparison": f"{label_of(row.init)} − {label_of(row.baseline)}",
+            "metric": row.metric,
+            "difference [95% CI]": format_interval(row.mean_diff, row.ci_low, row.ci_high, scale, decimals) + f" {unit}",
+            "seeds": int(row.n_pairs),
+            "p": f"{row.p_value:.3g}",
+            "p (Holm)": f"{row.p_holm:.3g}",
+            "significant": "yes" if row.significant else "no",
+        })
+    return pd.DataFrame(rows)

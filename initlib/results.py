@@ -2,6 +2,7 @@
 
 A run folder `<results_dir>/<run>/` holds
   metrics.csv    one row per model x epoch (deterministic: byte-identical for the same config on CPU)
+  curve.csv      test loss and accuracy per model at every evaluation step (deterministic too)
   timing.csv     wall seconds per epoch (varies from run to run, so kept apart)
   manifest.json  config, seeds, versions, data sha256, git commit, hardware; written last
 A run counts as complete only when its manifest exists, and every file is written to a
@@ -25,6 +26,7 @@ import torch
 from initlib.paths import REPO_ROOT, resolve
 
 METRICS_FILE = "metrics.csv"
+CURVE_FILE = "curve.csv"
 TIMING_FILE = "timing.csv"
 MANIFEST_FILE = "manifest.json"
 
@@ -104,11 +106,13 @@ def make_manifest(config: dict, data_sha256: dict, device: torch.device, started
     }
 
 
-def save_run(run_dir: str | Path, metrics: pd.DataFrame, timing: pd.DataFrame, manifest: dict) -> Path:
-    """Write a run's tables, then its manifest (the completion marker). Returns the run folder."""
+def save_run(run_dir: str | Path, tables: dict[str, pd.DataFrame], manifest: dict) -> Path:
+    """Write a run's tables as <name>.csv, then its manifest (the completion marker). Returns the run folder."""
     run_dir = resolve(run_dir)
-    write_csv(metrics, run_dir / METRICS_FILE)
-    write_csv(timing, run_dir / TIMING_FILE)
+    # an older manifest would mark the folder complete while its tables are being replaced
+    (run_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    for name, table in tables.items():
+        write_csv(table, run_dir / f"{name}.csv")
     write_json(manifest, run_dir / MANIFEST_FILE)
     return run_dir
 
@@ -135,6 +139,18 @@ def load_runs(results_dir: str | Path, names: list[str]) -> tuple[pd.DataFrame, 
         frames.append(metrics)
         manifests[name] = manifest
     return pd.concat(frames, ignore_index=True), manifests
+
+
+def load_table(results_dir: str | Path, names: list[str], table: str) -> pd.DataFrame:
+    """Return the concatenated <table>.csv of the named complete runs, with a "run" column."""
+    frames = []
+    for name in names:
+        run_dir = resolve(results_dir) / name
+        load_run(run_dir)  # raises for an incomplete run
+        frame = pd.read_csv(run_dir / f"{table}.csv")
+        frame.insert(0, "run", name) if "run" not in frame else None
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def check_run_notebook(path: str | Path) -> None:

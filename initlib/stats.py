@@ -38,6 +38,7 @@ __all__ = [
     "mean_ci",
     "paired_differences",
     "per_model_summary",
+    "per_model_with_curve",
     "summarize",
     "threshold_label",
     "verdict_all_better",
@@ -173,7 +174,8 @@ def _check_thresholds(thresholds: Sequence[float]) -> list[str]:
 
 def _summarize_run(run: pd.DataFrame, thresholds: Sequence[float], labels: Sequence[str]) -> dict:
     """Summarize one run whose rows are sorted by epoch."""
-    epochs = run["epoch"].to_numpy(dtype=int)
+    # epochs are fractional in a test curve evaluated between epoch ends
+    epochs = run["epoch"].to_numpy(dtype=float)
     steps = run["step"].to_numpy(dtype=int)
     accuracy = _as_float_array(run["test_accuracy"])
     train_loss = _as_float_array(run["train_loss"])
@@ -181,7 +183,7 @@ def _summarize_run(run: pd.DataFrame, thresholds: Sequence[float], labels: Seque
     diverged_steps = pd.to_numeric(run["diverged_step"], errors="coerce").dropna()
 
     row = {
-        "final_epoch": int(epochs[-1]),
+        "final_epoch": float(epochs[-1]),
         "final_step": int(steps[-1]),
         "final_test_accuracy": float(accuracy[-1]),
         "best_test_accuracy": float(trained_accuracy.max()) if trained_accuracy.size else math.nan,
@@ -257,6 +259,27 @@ def per_model_summary(
     for label in labels:
         columns += [f"steps_to_{label}", f"epochs_to_{label}", f"reached_{label}"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def per_model_with_curve(
+    metrics: pd.DataFrame,
+    curve: pd.DataFrame,
+    group_cols: Sequence[str] = ("init",),
+    thresholds: Sequence[float] = (0.90, 0.97),
+) -> pd.DataFrame:
+    """Return per_model_summary of `metrics` with its threshold columns taken from the finer `curve`.
+
+    The curve (test accuracy every few steps, same columns as metrics, fractional epochs)
+    locates the first step that reaches each threshold more precisely than the per-epoch
+    metrics; final and best values still come from the per-epoch metrics.
+    """
+    per_model = per_model_summary(metrics, group_cols, thresholds)
+    from_curve = per_model_summary(curve, group_cols, thresholds)
+    labels = [threshold_label(t) for t in thresholds]
+    threshold_columns = [f"{kind}_{label}" for label in labels for kind in ("steps_to", "epochs_to", "reached")]
+    keys = [*group_cols, "seed"]
+    merged = per_model.drop(columns=threshold_columns).merge(from_curve[[*keys, *threshold_columns]], on=keys, how="left")
+    return merged[per_model.columns]
 
 
 # ---------------------------------------------------------------------------------------

@@ -100,3 +100,35 @@ def test_plain_trainer_stops_on_divergence(mnist_small):
     assert rows[-1]["diverged"]
     assert rows[-1]["diverged_step"] >= 1
     assert math.isnan(rows[-1]["test_accuracy"])
+
+
+def test_monitor_leaves_training_unchanged(mnist_small):
+    from initlib.monitor import LayerMonitor
+
+    plain, _ = train_stacked(make_models(), mnist_small, epochs=2, order_seeds=4)
+    monitor = LayerMonitor(mnist_small.train_x[:256], interval=7)
+    monitored, _ = train_stacked(make_models(), mnist_small, epochs=2, order_seeds=4, monitor=monitor)
+    assert plain.metrics == monitored.metrics
+    # steps 0, 7, 14, ..., 196 and the epoch ends 100 and 200, for 3 models x 3 layers
+    sampled_steps = sorted({row["step"] for row in monitor.rows})
+    assert sampled_steps == sorted({0, 100, 200, *range(7, 201, 7)})
+    assert len(monitor.rows) == len(sampled_steps) * 3 * 3
+
+
+def test_monitor_statistics_match_direct_computation(mnist_small):
+    from initlib.monitor import LayerMonitor
+
+    probe = mnist_small.train_x[:256]
+    monitor = LayerMonitor(probe, interval=1000)
+    models = make_models(seeds=(0,))
+    reference = copy.deepcopy(models[0])
+    train_stacked(models, mnist_small, epochs=1, order_seeds=0, monitor=monitor)
+    first = [row for row in monitor.rows if row["step"] == 0]
+    hidden = torch.relu(reference[0](probe))  # (256, 128) first hidden activation at init
+    assert first[0]["act_mean"] == pytest.approx(hidden.mean().item(), rel=1e-5)
+    assert first[0]["act_std"] == pytest.approx(hidden.std().item(), rel=1e-5)
+    assert first[0]["dead_fraction"] == pytest.approx((hidden <= 0).all(0).float().mean().item())
+    assert first[0]["weight_norm"] == pytest.approx(reference[0].weight.norm().item(), rel=1e-5)
+    epoch_end = [row for row in monitor.rows if row["step"] == 100]
+    assert all(0 < row["update_ratio"] < 0.1 for row in epoch_end)
+    assert all(row["weight_grad_norm"] > 0 for row in epoch_end)
