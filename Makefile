@@ -44,7 +44,7 @@ $(STAMP)/run-%.done: $(SOURCES) | env data
 	@mkdir -p $(STAMP) $(RUNS)
 	$(PAPERMILL) notebooks/initializer.ipynb $(RUNS)/$*.ipynb \
 		-p init $* -p epochs $(EPOCHS) -y "seeds: $(SEEDS)" \
-		-p train_subset 0 -p test_subset 0 -p eval_interval 100 -p monitor_interval 100 \
+		-p train_subset 0 -p test_subset 0 -p eval_interval 200 -p monitor_interval 100 \
 		-p results_dir $(RESULTS)
 	touch $@
 

@@ -12,8 +12,8 @@ not timed.
 
 Also printed: achieved GFLOP/s (forward and backward products of the 784-128-64-10 MLP;
 no gradient for the input images) beside an sgemm peak measured in the same run, and the
-peak memory each configuration added (CPU: resident set size sampled every 2 ms; CUDA:
-torch.cuda.max_memory_allocated).
+peak memory each configuration adds to what the loaded data takes, measured in a fresh child
+process (CPU: peak resident set size; CUDA: torch.cuda.max_memory_allocated).
 
 Run: `make bench` or `python benchmarks/bench.py --rounds 3 --output benchmarks/cpu.md`.
 """
@@ -24,8 +24,8 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -53,45 +53,6 @@ def flops_per_example(widths=(784, *HIDDEN, 10)) -> int:
     """
     products = [fan_in * fan_out for fan_in, fan_out in zip(widths[:-1], widths[1:])]
     return 2 * sum(products) + 2 * sum(products) + 2 * sum(products[1:])
-
-
-class PeakMemory:
-    """Peak memory added while the block runs: CUDA allocator peak, or sampled resident set size."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.peak_bytes = 0
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.start = torch.cuda.memory_allocated()
-            return self
-        self.start = self._rss()
-        self.running = True
-
-        def sample():
-            while self.running:
-                self.peak_bytes = max(self.peak_bytes, self._rss() - self.start)
-                time.sleep(0.002)
-
-        self.thread = threading.Thread(target=sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            self.peak_bytes = torch.cuda.max_memory_allocated() - self.start
-        else:
-            self.running = False
-            self.thread.join()
 
 
 def sgemm_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
@@ -138,17 +99,56 @@ def paper_style_epoch(steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def measure(name: str, steps: int, device: torch.device, data) -> tuple[float, int]:
-    """Return (seconds for `steps` batches, peak bytes) of one configuration."""
-    with PeakMemory(device) as memory:
-        if name == "paper":
-            seconds = paper_style_epoch(steps, device)
-        elif name == "plain":
-            seconds = train_model(new_models(1)[0], data, epochs=1, device=device).epoch_seconds[1]
-        else:
-            count = int(name.split("=")[1])
-            seconds = train_stacked(new_models(count), data, epochs=1, device=device)[0].epoch_seconds[1]
-    return seconds, memory.peak_bytes
+def train_once(name: str, device: torch.device, data) -> float:
+    """Train configuration `name` for one epoch over `data` and return its training seconds."""
+    steps = len(data.train_x) // BATCH
+    if name == "paper":
+        return paper_style_epoch(steps, device)
+    if name == "plain":
+        return train_model(new_models(1)[0], data, epochs=1, device=device).epoch_seconds[1]
+    count = int(name.split("=")[1])
+    return train_stacked(new_models(count), data, epochs=1, device=device)[0].epoch_seconds[1]
+
+
+def peak_memory(name: str, device: torch.device, steps: int = 50) -> int:
+    """Return the peak bytes that `steps` batches of configuration `name` add, measured in a fresh process.
+
+    A fresh process is needed because this one's allocator keeps memory from earlier
+    configurations, and a sampling thread would take a core from the timed runs.
+    """
+    command = [sys.executable, __file__, "--memory-of", name, "--steps", str(steps), "--device", str(device)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
+    return int(completed.stdout.split()[-1])
+
+
+def _status_kib(field: str) -> int:
+    """Return a memory field of /proc/self/status (VmRSS, VmHWM) in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} line; the memory column needs Linux")
+
+
+def report_child_peak(name: str, steps: int, device: torch.device) -> None:
+    """Train `name` for `steps` batches and print the peak bytes above the memory in use after loading data.
+
+    CPU: writing 5 to /proc/self/clear_refs resets the peak resident set size (VmHWM) to the
+    current one (Linux), so VmHWM after training minus VmRSS before it is the training's peak.
+    CUDA: torch.cuda.max_memory_allocated after a reset.
+    """
+    data = load_mnist(train_subset=steps * BATCH, test_subset=100).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
+        train_once(name, device, data)
+        print(torch.cuda.max_memory_allocated(device) - start)
+        return
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    start = _status_kib("VmRSS")
+    train_once(name, device, data)
+    print((_status_kib("VmHWM") - start) * 1024)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-sizes", default="1,5,10,20,40", help="comma-separated M for the stacked trainer")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--output", type=Path, help="also write the Markdown table to this file")
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: the child process of peak_memory
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error(f"--steps and --rounds must be >= 1, got {args.steps} and {args.rounds}")
@@ -167,21 +168,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--stack-sizes must be comma-separated integers such as 1,5,10, got {args.stack_sizes!r}")
 
     device = resolve_device(args.device)
+    if args.memory_of:
+        report_child_peak(args.memory_of, args.steps, device)
+        return 0
     ensure_mnist()
     data = load_mnist(train_subset=args.steps * BATCH, test_subset=1000).to(device)
     configs = ["paper", "plain", *[f"stacked M={m}" for m in stack_sizes]]
     models = {"paper": 1, "plain": 1, **{f"stacked M={m}": m for m in stack_sizes}}
     seconds: dict[str, list[float]] = {name: [] for name in configs}
-    memory: dict[str, int] = {name: 0 for name in configs}
     peaks = []
 
     for round_index in range(args.rounds):
         peaks.append(sgemm_gflops(device))
         for name in configs:
-            elapsed, peak = measure(name, args.steps, device, data)
+            elapsed = train_once(name, device, data)
             seconds[name].append(elapsed)
-            memory[name] = max(memory[name], peak)
             print(f"round {round_index + 1}/{args.rounds} {name:<14} {elapsed:7.3f} s for {args.steps} steps", file=sys.stderr)
+    memory = {name: peak_memory(name, device) for name in configs}
 
     scale = TRAIN_EXAMPLES / (args.steps * BATCH)  # timed steps -> one 60,000-example epoch
     flops_epoch = flops_per_example() * TRAIN_EXAMPLES

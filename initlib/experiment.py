@@ -33,7 +33,7 @@ PROBE_SIZE = 512  # training images in the fixed probe batch of the diagnostics
 
 @dataclass
 class RunOutput:
-    """What one run produced: tidy metrics, the test curve, per-epoch timing, the manifest and the run folder."""
+    """Outputs of one run: tidy metrics, the test curve, layer statistics, per-epoch timing, the manifest and the run folder."""
 
     metrics: pd.DataFrame
     curve: pd.DataFrame

@@ -4,8 +4,8 @@ At each sampled step, for every model and Linear layer: the L2 norm of the weigh
 (of the training batch of that step, before the update), the weight norm, the
 update-to-weight ratio ||W_after - W_before|| / ||W_before||, and, on the probe batch, the
 activation mean and std and the fraction of dead ReLU units (zero for every probe example)
-or saturated tanh units (|a| > 0.99). Step 0 holds the activation statistics of the
-untrained networks; gradient columns are NaN there.
+or saturated tanh units (|a| > 0.99). Step 0 has the activation statistics of the
+untrained networks, and its gradient columns are NaN.
 
 The monitor only reads the stack, so training with and without it gives identical numbers.
 """
@@ -47,7 +47,7 @@ class LayerMonitor:
         """Append one row per model and layer for this step (after the optimizer step)."""
         weights_before = stack.layer_views(self._before)[0] if self._before is not None else None
         cache: list = []
-        stack.forward(self.probe_x.to(stack.flat.device), cache)
+        stack.forward_features(self.probe_x.to(stack.flat.device), cache)
         num_layers = len(stack.weights)
         for layer in range(num_layers):
             weight = stack.weights[layer]
@@ -58,7 +58,7 @@ class LayerMonitor:
                 grad_norm = self._grad_norms[layer]
             else:
                 update_ratio = grad_norm = torch.full_like(weight_norm, float("nan"))
-            activation = cache[layer][1] if layer < num_layers - 1 else None  # (M, P, width); none after the output
+            activation = cache[layer][1] if layer < num_layers - 1 else None  # (M, width, P); none after the output
             stats = _activation_stats(activation, stack.activation, weight_norm)
             for m in range(stack.num_models):
                 frozen = diverged[m] is not None
@@ -82,7 +82,7 @@ def _activation_stats(activation: torch.Tensor | None, function, like: torch.Ten
     stats = {"act_mean": flat.mean(1), "act_std": flat.std(1), "dead_fraction": nan, "saturated_fraction": nan}
     if function is torch.relu:
         # a unit is dead when it outputs zero for every probe example
-        stats["dead_fraction"] = (activation <= 0).all(dim=1).float().mean(1)
+        stats["dead_fraction"] = (activation <= 0).all(dim=2).float().mean(1)
     elif function is torch.tanh:
         stats["saturated_fraction"] = (flat.abs() > TANH_SATURATION).float().mean(1)
     return stats

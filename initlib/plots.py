@@ -1,7 +1,7 @@
 """Figures shared by the notebooks: per-epoch curves with confidence bands, saved as PNG and SVG.
 
-Bands are Student t-intervals over seeds (initlib.stats.mean_ci); a model that diverged
-drops out of the mean from that epoch on and is counted in the legend, never hidden.
+Bands are Student t-intervals over seeds (initlib.stats.mean_ci). A model that diverged
+drops out of the mean from that epoch on, and the legend counts it, so it is never hidden.
 Saved files carry no timestamps, so rerunning a notebook on the same results rewrites
 byte-identical figures.
 """

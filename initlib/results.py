@@ -1,8 +1,10 @@
 """Results files: tidy CSV tables and a JSON manifest per run, written atomically, and read back.
 
-A run folder `<results_dir>/<run>/` holds
+A run folder `<results_dir>/<run>/` contains
   metrics.csv    one row per model x epoch (deterministic: byte-identical for the same config on CPU)
   curve.csv      test loss and accuracy per model at every evaluation step (deterministic too)
+  signal.csv     per model and layer at init: measured and predicted variances (initlib.diagnostics)
+  layers.csv     per model, layer and sampled step: gradient and activation statistics (initlib.monitor)
   timing.csv     wall seconds per epoch (varies from run to run, so kept apart)
   manifest.json  config, seeds, versions, data sha256, git commit, hardware; written last
 A run counts as complete only when its manifest exists, and every file is written to a

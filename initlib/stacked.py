@@ -3,7 +3,7 @@
 All parameters of all M models live in one flat float32 buffer, laid out layer by layer:
 layer l's weights form a (M, fan_out, fan_in) block and its biases a (M, fan_out) block.
 The gradient and the optimizer state use the same layout, so one fused Adam (or SGD) call
-updates every model; both update element by element, which makes this M independent runs.
+updates every model. Both optimizers update element by element, so this is M independent runs.
 
 Forward and backward passes are written out by hand (no autograd) so that every product
 writes straight into the flat gradient buffer. When the models share a batch (the default),
@@ -81,29 +81,37 @@ class StackedMLP:
             offset += self.num_models * fan_out
         return weights, biases
 
+    # Activations are kept feature-major, (M, width, B): every product below then reads and
+    # writes whole contiguous matrices, and the first layer's weight gradient of all models
+    # is one (M * h1, B) @ (B, 784) product with no transposing copy.
+
     def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the first layer's pre-activation (M, B, h1) for x of shape (B, 784) or (M, B, 784)."""
+        """Return the first layer's pre-activation (M, h1, B) for x of shape (B, 784) or (M, B, 784)."""
         weight, bias = self.weights[0], self.biases[0]
         num_models, fan_out, fan_in = weight.shape
         if x.dim() == 2:
-            # shared input: one (B, 784) @ (784, M * h1) product for the whole stack
-            h = torch.addmm(bias.reshape(-1), x, weight.reshape(num_models * fan_out, fan_in).t())
-            return h.view(len(x), num_models, fan_out).transpose(0, 1)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            # shared input: one (M * h1, 784) @ (784, B) product for the whole stack
+            h = torch.addmm(bias.reshape(-1, 1), weight.reshape(num_models * fan_out, fan_in), x.t())
+            return h.view(num_models, fan_out, len(x))
+        return torch.baddbmm(bias.unsqueeze(2), weight, x.transpose(1, 2))
 
-    def forward(self, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
-        """Return logits (M, B, 10) for inputs (B, 784) shared by all models, or (M, B, 784).
+    def forward_features(self, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+        """Return feature-major logits (M, 10, B) for inputs (B, 784) shared by all models, or (M, B, 784).
 
         If `cache` is a list, (pre-activation, activation) of each hidden layer, each of shape
-        (M, B, width), are appended to it for the backward pass and the diagnostics.
+        (M, width, B), are appended to it for the backward pass and the diagnostics.
         """
         h = self._first_layer(x)
         for weight, bias in zip(self.weights[1:], self.biases[1:]):
             a = self.activation(h)
             if cache is not None:
                 cache.append((h, a))
-            h = torch.baddbmm(bias.unsqueeze(1), a, weight.transpose(1, 2))
+            h = torch.baddbmm(bias.unsqueeze(2), weight, a)
         return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits (M, B, 10) for inputs (B, 784) shared by all models, or (M, B, 784)."""
+        return self.forward_features(x).transpose(1, 2)
 
     __call__ = forward
 
@@ -113,34 +121,30 @@ class StackedMLP:
         x: (B, 784) or (M, B, 784); y: (B,) or (M, B) class indices.
         """
         cache: list = []
-        logits = self.forward(x, cache)  # (M, B, 10)
-        batch = logits.shape[1]
-        y = y.expand(logits.shape[:-1])
-        log_probs = logits.log_softmax(-1)
-        losses = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
+        logits = self.forward_features(x, cache)  # (M, 10, B)
+        num_models, _, batch = logits.shape
+        labels = y.expand(num_models, batch).unsqueeze(1)  # (M, 1, B)
+        log_probs = logits.log_softmax(1)
+        losses = -log_probs.gather(1, labels).squeeze(1).mean(1)
 
         # d(mean cross-entropy)/d(logits) = (softmax - one_hot) / B
         delta = log_probs.exp_()
-        delta.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(delta[..., :1], -1.0))
+        delta.scatter_add_(1, labels, torch.full_like(delta[:, :1], -1.0))
         delta.div_(batch)
 
-        inputs = [a for _, a in cache]
         for l in range(len(self.shapes) - 1, 0, -1):
             h, a = cache[l - 1]
-            torch.bmm(delta.transpose(1, 2), inputs[l - 1], out=self.weight_grads[l])
-            torch.sum(delta, 1, out=self.bias_grads[l])
-            delta = torch.bmm(delta, self.weights[l])  # gradient w.r.t. the activation a
+            torch.bmm(delta, a.transpose(1, 2), out=self.weight_grads[l])  # (M, out, B) @ (M, B, in)
+            torch.sum(delta, 2, out=self.bias_grads[l])
+            delta = torch.bmm(self.weights[l].transpose(1, 2), delta)  # gradient w.r.t. the activation a
             delta.mul_(self.activation_grad(h, a))  # ... and w.r.t. the pre-activation h
 
-        num_models, fan_out, fan_in = self.weights[0].shape
+        _, fan_out, fan_in = self.weights[0].shape
         if x.dim() == 2:
-            # (B, M * h1) layout matches the shared first-layer product
-            delta_flat = delta.transpose(0, 1).reshape(batch, num_models * fan_out)
-            torch.mm(delta_flat.t(), x, out=self.weight_grads[0].view(num_models * fan_out, fan_in))
-            torch.sum(delta_flat, 0, out=self.bias_grads[0].view(-1))
+            torch.mm(delta.view(num_models * fan_out, batch), x, out=self.weight_grads[0].view(num_models * fan_out, fan_in))
         else:
-            torch.bmm(delta.transpose(1, 2), x, out=self.weight_grads[0])
-            torch.sum(delta, 1, out=self.bias_grads[0])
+            torch.bmm(delta, x, out=self.weight_grads[0])
+        torch.sum(delta, 2, out=self.bias_grads[0])
         return losses
 
     def unstack(self, template: nn.Sequential) -> list[nn.Sequential]:
@@ -190,7 +194,7 @@ def train_stacked(
     order the plain trainer would use with order_seed=order_seeds[m].
     eval_interval > 0 also evaluates the test set every eval_interval steps, for a finer
     test curve (TrainResult.curve) than the per-epoch metrics; its time is not counted in
-    the epoch seconds. The curve always holds the per-epoch evaluations too.
+    the epoch seconds. The curve always contains the per-epoch evaluations too.
     monitor, if given, samples per-layer statistics at step 0, every monitor.interval steps
     and at each epoch end (see initlib.monitor); it does not change the training.
     Returns the metrics and the trained stack.

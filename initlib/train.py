@@ -50,7 +50,7 @@ def batch_order(num_examples: int, seed: int) -> Iterator[torch.Tensor]:
 
 
 def batch_slices(num_examples: int, batch_size: int) -> list[slice]:
-    """Return the batch boundaries of one epoch; the last batch holds the remainder."""
+    """Return the batch boundaries of one epoch; the last batch has the remainder."""
     return [slice(start, min(start + batch_size, num_examples)) for start in range(0, num_examples, batch_size)]
 
 
@@ -132,7 +132,7 @@ def train_model(
     """Train one model with CrossEntropyLoss and record metrics at init (epoch 0) and after each epoch.
 
     Training stops early, with the model marked diverged, at the first step whose loss or
-    gradient is not finite; its later epochs are recorded as diverged with NaN metrics.
+    gradient is not finite. Its later epochs are recorded as diverged with NaN metrics.
     """
     device = torch.device(device)
     model.to(device)
