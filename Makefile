@@ -10,12 +10,19 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PAPERMILL := $(VENV)/bin/papermill --kernel initlib --log-output --no-progress-bar
 STAMP := .make
+comma := ,
 
+# Any of these can be overridden on the command line, e.g. `make reproduce EPOCHS=2`.
 INITS := random xavier he orthogonal
 SEEDS := [0, 1, 2, 3, 4]
 EPOCHS := 10
+TRAIN_SUBSET := 0
+TEST_SUBSET := 0
 RESULTS := data/results/paper
 RUNS := notebooks/runs
+FIGURES := figures
+# yes: copy the executed summary and propagation notebooks over the committed ones (nbval checks those)
+REFRESH_NOTEBOOKS := yes
 # Rerun a finished initializer only when the code or the notebook changed since it ran.
 SOURCES := $(wildcard initlib/*.py) notebooks/initializer.ipynb
 
@@ -44,21 +51,21 @@ $(STAMP)/run-%.done: $(SOURCES) | env data
 	@mkdir -p $(STAMP) $(RUNS)
 	$(PAPERMILL) notebooks/initializer.ipynb $(RUNS)/$*.ipynb \
 		-p init $* -p epochs $(EPOCHS) -y "seeds: $(SEEDS)" \
-		-p train_subset 0 -p test_subset 0 -p eval_interval 200 -p monitor_interval 100 \
+		-p train_subset $(TRAIN_SUBSET) -p test_subset $(TEST_SUBSET) -p eval_interval 200 -p monitor_interval 100 \
 		-p results_dir $(RESULTS)
 	touch $@
 
 # Signal propagation at init in a 10-layer network: no training, a few seconds.
 $(STAMP)/propagation.done: $(SOURCES) notebooks/propagation.ipynb | env data
 	@mkdir -p $(STAMP) $(RUNS)
-	$(PAPERMILL) notebooks/propagation.ipynb $(RUNS)/propagation.ipynb -p results_dir $(RESULTS)
-	cp $(RUNS)/propagation.ipynb notebooks/.propagation.ipynb.tmp && mv notebooks/.propagation.ipynb.tmp notebooks/propagation.ipynb
+	$(PAPERMILL) notebooks/propagation.ipynb $(RUNS)/propagation.ipynb -p results_dir $(RESULTS) -p figures_dir $(FIGURES)
+	$(if $(filter yes,$(REFRESH_NOTEBOOKS)),cp $(RUNS)/propagation.ipynb notebooks/.propagation.ipynb.tmp && mv notebooks/.propagation.ipynb.tmp notebooks/propagation.ipynb)
 	touch $@
 
 $(STAMP)/summary.done: $(INITS:%=$(STAMP)/run-%.done) $(STAMP)/propagation.done notebooks/summary.ipynb | env
-	$(PAPERMILL) notebooks/summary.ipynb $(RUNS)/summary.ipynb -p results_dir $(RESULTS)
-	# the template keeps the outputs of the latest full run, which nbval checks
-	cp $(RUNS)/summary.ipynb notebooks/.summary.ipynb.tmp && mv notebooks/.summary.ipynb.tmp notebooks/summary.ipynb
+	$(PAPERMILL) notebooks/summary.ipynb $(RUNS)/summary.ipynb -p results_dir $(RESULTS) -p figures_dir $(FIGURES) \
+		-p run_notebooks_dir $(RUNS) -y "runs: [$(subst $(eval) ,$(comma) ,$(INITS))]"
+	$(if $(filter yes,$(REFRESH_NOTEBOOKS)),cp $(RUNS)/summary.ipynb notebooks/.summary.ipynb.tmp && mv notebooks/.summary.ipynb.tmp notebooks/summary.ipynb)
 	touch $@
 
 test: env data ## Run the unit tests and the nbval checks of the committed notebooks
