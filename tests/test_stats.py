@@ -731,3 +731,21 @@ def test_censor_steps_three_cases():
     assert censored[0] == 1200  # reached: its own step
     assert censored[1] == 4001  # never reached: its last step + 1
     assert censored[2] == 5001  # diverged after reaching: the longest run's last step + 1
+
+
+def test_per_model_with_curve_takes_thresholds_from_curve():
+    # per-epoch metrics see 90% first at epoch 1 (step 100); the finer curve sees it at step 40
+    metrics = pd.DataFrame({
+        "init": "he", "seed": 0, "epoch": [0, 1, 2], "step": [0, 100, 200], "train_loss": [2.3, 0.5, 0.3],
+        "test_accuracy": [0.1, 0.92, 0.95], "diverged": False, "diverged_step": pd.NA,
+    })
+    curve = pd.DataFrame({
+        "init": "he", "seed": 0, "epoch": [0.0, 0.2, 0.4, 1.0, 2.0], "step": [0, 20, 40, 100, 200],
+        "train_loss": math.nan, "test_accuracy": [0.1, 0.85, 0.91, 0.92, 0.95], "diverged": False, "diverged_step": pd.NA,
+    })
+    row = stats.per_model_with_curve(metrics, curve).iloc[0]
+    assert row["steps_to_90"] == 40
+    assert row["epochs_to_90"] == pytest.approx(0.4)
+    assert row["final_test_accuracy"] == 0.95
+    assert row["final_train_loss"] == 0.3
+    assert not row["reached_97"]
