@@ -33,17 +33,8 @@ PAPER_DEPTH = (128, 64)
 SEEDS = range(16)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run this module on one thread, then restore the thread count.
-
-    On a busy 2-core machine a second OpenMP thread made each signal_propagation call with a
-    2048-image probe take 0.5-1.8 s instead of about 0.1 s.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one OpenMP thread: with two, a busy 2-core machine slowed these small products 5-60x
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -31,18 +31,8 @@ def draw(name: str, shape=LARGE, seed: int = 0, **options) -> torch.Tensor:
 DRAWN_SCHEMES = sorted(name for name, scheme in SCHEMES.items() if not scheme.model_level and name != "zeros")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run this module's small linear algebra on one thread, then restore the thread count.
-
-    Measured with torch 2.14.1 on this project's 2-core machine while a benchmark ran: with
-    2 threads, orthogonal_ on a (128, 784) weight took 0.2 s instead of 3 ms, and this file
-    took 26 s instead of 4 s.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one OpenMP thread: with two, a busy 2-core machine slowed these small products 5-60x
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
