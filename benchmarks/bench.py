@@ -81,7 +81,7 @@ def new_models(count: int) -> list[torch.nn.Sequential]:
 
 
 def paper_style_epoch(steps: int, device: torch.device) -> float:
-    """Time `steps` batches of the paper's loop: DataLoader over torchvision's MNIST with ToTensor."""
+    """Time `steps` batches of the paper-style loop: DataLoader over torchvision's MNIST with ToTensor."""
     dataset = datasets.MNIST(DATA_DIR, train=True, download=False, transform=transforms.ToTensor())
     loader = DataLoader(Subset(dataset, range(steps * BATCH)), batch_size=BATCH, shuffle=True,
                         generator=torch.Generator().manual_seed(0))

@@ -1,4 +1,4 @@
-"""Optimizer registry: the paper's Adam and SGD with momentum, built the same way for every trainer."""
+"""Optimizer registry: Adam (the reproduced 2026 study's optimizer) and SGD with momentum, built alike for every trainer."""
 
 from __future__ import annotations
 

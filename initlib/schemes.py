@@ -134,12 +134,12 @@ def get_scheme(name: str) -> Scheme:
     return SCHEMES[name]
 
 
-# --- The paper's four schemes -------------------------------------------------------------
+# --- The four schemes of the reproduced 2026 MNIST study --------------------------------
 
 
 @register("random", formula="W ~ N(0, std^2), std = 1 by default", variance=lambda fan_in, fan_out, std=1.0: std**2, label="Random")
 def random_normal(weight: torch.Tensor, generator: torch.Generator, *, std: float = 1.0) -> None:
-    # torch.nn.init.normal_'s default std is 1: "Random" in the paper, independent of fan.
+    # torch.nn.init.normal_'s default std is 1: "Random" in the reproduced study, independent of fan.
     nn.init.normal_(weight, 0.0, std, generator=generator)
 
 
@@ -355,7 +355,7 @@ def lsuv(
 
     Layer-sequential unit-variance initialization (Mishkin & Matas 2016, Algorithm 1): the
     variance is taken over every element of the layer's output (pre-activation) on the probe
-    batch. Every Linear layer is normalized, the output layer included, as the paper does.
+    batch. Every Linear layer is normalized, the output layer included, as Mishkin & Matas (2016) do.
     `probe` is an input batch of shape (P, in_features) with P >= 2. When it is None, the first
     LSUV_PROBE_SIZE MNIST training images are loaded with initlib.data.load_mnist, unnormalized
     pixels in [0, 1]. The forward passes run in eval mode under torch.no_grad, and each

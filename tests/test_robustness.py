@@ -115,7 +115,8 @@ def test_validation_returns_config_or_documented_error(changes):
         return
     assert config.epochs >= 1
     assert config.batch_size >= 1
-    assert config.lr > 0 and math.isfinite(config.lr)
+    assert config.lr > 0
+    assert math.isfinite(config.lr)
     assert len(config.seeds) >= 1
     assert all(width >= 1 for width in config.hidden)
 
@@ -136,7 +137,8 @@ def test_registry_initializes_or_names_parameter(name, fan_out, fan_in, extra, s
         touched = initialize(model, name, torch.Generator().manual_seed(seed))
     except (ValueError, UnknownNameError) as error:
         # the only documented refusal here: a parameter that is neither a weight nor a bias
-        assert extra == "vector" and "'scale'" in str(error)
+        assert extra == "vector"
+        assert "'scale'" in str(error)
         return
     assert touched == [param_name for param_name, _ in model.named_parameters()]
     for param in model.parameters():
