@@ -104,8 +104,8 @@ lab: env data ## Start JupyterLab on the "initlib" kernel
 clean-results: ## Forget finished runs, so the next `make reproduce` reruns them all
 	rm -rf $(STAMP)
 
-clean: clean-results ## Remove .venv, quick-run outputs and caches (keeps MNIST and committed results)
-	rm -rf $(VENV) data/results/quick .pytest_cache
+clean: clean-results ## Remove .venv, quick-run outputs (data/results/quick, figures/quick, notebooks/runs/quick*) and caches
+	rm -rf $(VENV) data/results/quick figures/quick .pytest_cache $(RUNS)/quick*.ipynb
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 bench: env data ## Benchmark the paper-style loop against the plain and stacked trainers (writes benchmarks/cpu.md)
