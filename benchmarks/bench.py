@@ -1,7 +1,7 @@
 """Training-speed benchmark: the paper-style loop, the plain trainer and the stacked trainer, side by side.
 
 All configurations run in this one process on the same MNIST data, interleaved over several
-rounds so that a slow moment of a shared machine hits every configuration alike; the table
+rounds, so a slow moment of a shared machine hits every configuration alike. The table
 reports the median round. Each configuration trains one epoch over the first `--steps`
 batches (64 examples each) and its time is scaled to a 60,000-example epoch. Evaluation is
 not timed.

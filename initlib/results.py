@@ -150,7 +150,8 @@ def load_table(results_dir: str | Path, names: list[str], table: str) -> pd.Data
         run_dir = resolve(results_dir) / name
         load_run(run_dir)  # raises for an incomplete run
         frame = pd.read_csv(run_dir / f"{table}.csv")
-        frame.insert(0, "run", name) if "run" not in frame else None
+        if "run" not in frame:
+            frame.insert(0, "run", name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

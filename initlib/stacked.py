@@ -7,10 +7,10 @@ updates every model. Both optimizers update element by element, so this is M ind
 
 Forward and backward passes are written out by hand (no autograd) so that every product
 writes straight into the flat gradient buffer. When the models share a batch (the default),
-the first layer of all M models is one matrix multiply (B, 784) @ (784, M * h1) forward
-and one (M * h1, B) @ (B, 784) for its weight gradient; deeper layers are batched matrix
+the first layer of all M models is one matrix multiply (M * h1, 784) @ (784, B) forward
+and one (M * h1, B) @ (B, 784) for its weight gradient. Deeper layers are batched matrix
 multiplies over the model dimension. Model m's loss is its own batch mean. initlib.train
-holds the autograd reference that tests compare this path against.
+contains the autograd reference that tests compare this path against.
 
 A model whose loss or gradient becomes non-finite is marked diverged at that step and
 frozen (its parameters and optimizer state are zeroed, its gradients masked), so the other

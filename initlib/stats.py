@@ -271,7 +271,7 @@ def per_model_with_curve(
 
     The curve (test accuracy every few steps, same columns as metrics, fractional epochs)
     locates the first step that reaches each threshold more precisely than the per-epoch
-    metrics; final and best values still come from the per-epoch metrics.
+    metrics. Final and best values still come from the per-epoch metrics.
     """
     per_model = per_model_summary(metrics, group_cols, thresholds)
     from_curve = per_model_summary(curve, group_cols, thresholds)

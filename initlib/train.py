@@ -1,8 +1,8 @@
 """The plain per-model trainer: one nn.Sequential, one optimizer, the reference for the fast path.
 
-The data stay in memory as tensors (no DataLoader): each epoch draws a permutation of the
-training set from a torch.Generator seeded with `order_seed`, so the batch order depends
-on that seed alone and can be shared across initializers (a paired comparison). The last,
+The data stay in memory as tensors (no DataLoader). Each epoch draws a permutation of the
+training set from a torch.Generator seeded with `order_seed`. The batch order therefore
+depends on that seed alone and can be shared across initializers (a paired comparison). The last,
 smaller batch is kept, as a DataLoader with drop_last=False would. The stacked trainer in
 initlib.stacked uses the same helpers and must give the same numbers.
 """

@@ -734,7 +734,7 @@ def test_censor_steps_three_cases():
 
 
 def test_per_model_with_curve_takes_thresholds_from_curve():
-    # per-epoch metrics see 90% first at epoch 1 (step 100); the finer curve sees it at step 40
+    # per-epoch metrics first reach 90% at epoch 1 (step 100), the finer curve at step 40
     metrics = pd.DataFrame({
         "init": "he", "seed": 0, "epoch": [0, 1, 2], "step": [0, 100, 200], "train_loss": [2.3, 0.5, 0.3],
         "test_accuracy": [0.1, 0.92, 0.95], "diverged": False, "diverged_step": pd.NA,
